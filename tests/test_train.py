@@ -124,7 +124,7 @@ def test_nan_loss_stops_training_and_names_epoch_and_step():
 
     set_seed(0)
     model = Exploding()
-    with pytest.raises(FloatingPointError, match=r"became nan at epoch 2, step 3 of 4.*end of epoch 1"):
+    with pytest.raises(FloatingPointError, match=r"became nan at epoch 2, step 3 of 4.*start of epoch 2"):
         # 4 train steps per epoch; with no test set the loss is called only in training
         train(model, SimpleNamespace(x_train=blobs(128)), TrainConfig(epochs=3, batch_size=32, **QUIET))
     assert all(torch.isfinite(p).all() for p in model.parameters()), "weights must be restored"

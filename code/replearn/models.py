@@ -259,6 +259,33 @@ class VAE(nn.Module):
         loss = recon + self.beta * kl  # negative ELBO for beta = 1, eq. (vae-loss)
         return loss, {"recon": recon.detach(), "kl": kl.detach()}
 
+    def iwae_bound(self, x: torch.Tensor, k: int, eps: torch.Tensor | None = None) -> torch.Tensor:
+        """The K-sample importance-weighted bound per image, (B,), in nats (Burda et al., 2016).
+
+        IWAE_K = log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x), with z_1..z_K drawn from q(z|x),
+        computed with logsumexp. IWAE_1 is an unbiased estimate of the ELBO; the bound rises with
+        K towards log p(x), eq. (vae-iwae). With likelihood="gaussian", log p(x|z) is the same
+        constant-free value as `log_likelihood`, so the bound, like `loss`, omits the constant
+        (D/2) log(2 pi sigma^2). Pass eps of shape (K, B, latent_dim) to fix the noise.
+        """
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k={k!r}: the number of importance samples must be a whole number >= 1")
+        check_images(x, self.input_dim, values=False)
+        mu, logvar = self.encode(x)  # (B, d) each
+        eps = torch.randn(k, *mu.shape, dtype=mu.dtype, device=mu.device) if eps is None else eps
+        if eps.shape != (k, *mu.shape):
+            raise ValueError(f"eps must have shape (k, B, latent_dim) = {(k, *mu.shape)}, "
+                             f"got {tuple(eps.shape)}")
+        z = self.reparameterize(mu, logvar, eps)  # (K, B, d)
+        # log q(z|x) - log p(z); the 2 pi terms of the two Gaussians cancel.
+        log_q_minus_log_p = 0.5 * (z.pow(2) - eps.pow(2) - logvar).sum(-1)  # (K, B)
+        # Decode in chunks of about 4M pixels so that a large K fits in memory.
+        chunk = max(1, 4_000_000 // max(1, x.numel()))
+        log_lik = torch.cat([self.log_likelihood(x.expand(len(zc), *x.shape), zc)
+                             for zc in z.split(chunk)])  # (K, B)
+        log_w = log_lik - log_q_minus_log_p  # log importance weights, (K, B)
+        return torch.logsumexp(log_w, dim=0) - math.log(k)  # eq. (vae-iwae)
+
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images decoded from z ~ p(z) = N(0, I): (n, input_dim) means of p(x|z)."""

@@ -64,3 +64,30 @@ def scatter_codes(codes, labels, ax=None, title: str | None = None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def show_filters(weights, nrow: int = 8, ax=None, title: str | None = None, side: int = 28,
+                 pad: int = 1):
+    """Rows of a weight matrix (n, side*side) as side x side images on one red-blue scale.
+
+    Each filter is divided by its own largest |w|, so the pattern shows rather than the norm:
+    red pixels excite the unit (w > 0), blue ones inhibit it, white ones are ignored. Grey lines
+    separate the filters. Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    w = torch.as_tensor(weights).detach().float().cpu().reshape(len(weights), -1)  # (n, side*side)
+    w = w / w.abs().amax(1, keepdim=True).clamp_min(1e-12)  # each filter in [-1, 1]
+    w = w.reshape(-1, side, side).numpy()
+    nrows = int(np.ceil(len(w) / nrow))
+    grid = np.full((nrows * (side + pad) - pad, nrow * (side + pad) - pad), np.nan)  # nan = padding
+    for i, image in enumerate(w):
+        r, c = divmod(i, nrow)
+        grid[r * (side + pad): r * (side + pad) + side, c * (side + pad): c * (side + pad) + side] = image
+    ax = ax or plt.gca()
+    ax.imshow(grid, cmap=plt.get_cmap("RdBu_r").with_extremes(bad="0.6"), vmin=-1, vmax=1)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title)
+    return ax

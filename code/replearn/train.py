@@ -118,7 +118,7 @@ def _images_on(x, input_dim: int, name: str, device: torch.device) -> tuple[torc
 
 
 def _batch(x: torch.Tensor, idx: torch.Tensor, scale: float) -> torch.Tensor:
-    xb = x[idx]  # (B, input_dim), still uint8 on the device
+    xb = x.index_select(0, idx)  # (B, input_dim), still uint8; x[idx] is ~25x slower on CPU
     return xb.float().mul_(scale) if scale != 1.0 else xb.float()
 
 
@@ -145,8 +145,9 @@ def train(model: nn.Module, data, config: TrainConfig | None = None) -> History:
     order = torch.Generator(device=device)
     order.manual_seed(config.seed)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr,
-                                 weight_decay=config.weight_decay)
+    # fused: one kernel updates every parameter (on CPU about a quarter of a step's time otherwise)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                 fused=device.type in ("cpu", "cuda"))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16,
                               enabled=config.amp and device.type == "cuda")
     n, batch_size = len(x_train), config.batch_size
@@ -173,19 +174,21 @@ def train(model: nn.Module, data, config: TrainConfig | None = None) -> History:
                 step_stats = torch.empty(steps, len(names), device=device)
             step_stats[step] = _stack(loss, parts)
 
-        test_stats = _evaluate(model, x_test, test_scale, config, autocast) if x_test is not None else None
-        stats = step_stats.cpu()  # the epoch's one wait for the device
+        test_stats = (_evaluate(model, x_test, test_scale, config, autocast) if x_test is not None
+                      else step_stats.new_empty(0))
+        stats = torch.cat([step_stats.flatten(), test_stats]).cpu()  # the epoch's one wait for the device
+        stats, test_stats = stats[:step_stats.numel()].view(steps, -1), stats[step_stats.numel():]
         bad = (~torch.isfinite(stats).all(1)).nonzero()
         if len(bad):
             model.load_state_dict(snapshot)
             raise FloatingPointError(
                 f"the training loss became {stats[bad[0, 0], 0].item()} at epoch {epoch}, step "
-                f"{bad[0, 0].item() + 1} of {steps}; the weights were restored to the end of epoch "
-                f"{epoch - 1}. Lower TrainConfig.lr (now {config.lr:g}) or check the data")
+                f"{bad[0, 0].item() + 1} of {steps}; the weights were restored to their state at the "
+                f"start of epoch {epoch}. Lower TrainConfig.lr (now {config.lr:g}) or check the data")
         means = (stats * sizes[:, None]).sum(0) / n
         for name, value in zip(names, means.tolist()):
             history.train.setdefault(name, []).append(value)
-        if test_stats is not None:
+        if x_test is not None:
             for name, value in zip(names, test_stats.tolist()):
                 history.test.setdefault(name, []).append(value)
         history.seconds.append(time.perf_counter() - start)
@@ -197,7 +200,7 @@ def train(model: nn.Module, data, config: TrainConfig | None = None) -> History:
 @torch.no_grad()
 def _evaluate(model: nn.Module, x: torch.Tensor, scale: float, config: TrainConfig,
               autocast) -> torch.Tensor:
-    """Per-image means of the loss and its parts over all of `x`, without gradients."""
+    """Per-image means of the loss and its parts over all of `x`, without gradients: (1 + parts,)."""
     model.eval()
     total = None
     for start in range(0, len(x), config.eval_batch_size):
@@ -207,7 +210,7 @@ def _evaluate(model: nn.Module, x: torch.Tensor, scale: float, config: TrainConf
             loss, parts = model.loss(xb, validate=False)
         stats = _stack(loss, parts) * len(xb)
         total = stats if total is None else total + stats
-    return (total / len(x)).cpu()
+    return total / len(x)  # stays on the device; train reads it back with the epoch's stats
 
 
 def _print_epoch(epoch: int, epochs: int, history: History) -> None:
