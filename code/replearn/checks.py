@@ -55,7 +55,7 @@ class _Failed(_Verdict):
 def _check(task: str, call: str):
     """Turn `body(fn) -> pass message` into a check that prints a verdict and returns a bool.
 
-    task names the exercise ("重建误差"), call shows how the check calls the reader's function.
+    task names the exercise ("重构误差"), call shows how the check calls the reader's function.
     """
     def decorate(body: Callable[[Callable], str]) -> Callable[[Callable], bool]:
         @functools.wraps(body)
@@ -71,6 +71,10 @@ def _check(task: str, call: str):
                 return False
             except _Failed as verdict:
                 print(f"未通过：{task}。{verdict}")
+                return False
+            except Exception as error:  # a result so unusual that comparing it failed
+                print(f"未通过：{task}。无法把你的结果与参考实现比较（{type(error).__name__}: {error}）。"
+                      f"请确认 {call} 返回题目要求的张量。")
                 return False
             print(f"通过：{task}。{detail}")
             return True
@@ -113,7 +117,7 @@ def _tensor(out, want: str) -> torch.Tensor:
         raise _Failed(f"你的函数返回了 {type(out).__name__}（{len(out)} 个元素），"
                       f"应该只返回一个张量：{want}。")
     raise _Failed(f"你的函数返回了 {type(out).__name__}，应该返回 torch 张量：{want}。"
-                  "不要用 .item()、.numpy() 或 float(…)：训练时要对结果求梯度。")
+                  "不要用 .item()、.numpy() 或 float(…) 把结果转换成数或 NumPy 数组。")
 
 
 def _shape(out: torch.Tensor, ref: torch.Tensor, hints: dict[tuple, str]) -> torch.Tensor:
@@ -221,14 +225,14 @@ def _same_twice(fn: Callable, args_a: tuple, args_b: tuple, what: str) -> torch.
 
 # --- the autoencoder ---------------------------------------------------------------------------
 
-@_check("重建误差", "reconstruction_loss(x, x_hat)")
+@_check("重构误差", "reconstruction_loss(x, x_hat)")
 def check_reconstruction_loss(fn: Callable) -> str:
     """fn(x, x_hat) -> scalar: batch mean of the per-image summed squared error, eq. (ae-min)."""
     g, trials = _generator(), _Trials()
     for batch in (5, 8, 13):
         x = _images(g, batch)
         x_hat = torch.sigmoid(torch.randn(batch, D, generator=g)).requires_grad_()
-        out = _tensor(_call(fn, x.clone(), x_hat), "批平均的重建误差（标量）")
+        out = _tensor(_call(fn, x.clone(), x_hat), "批平均的重构误差（标量）")
         ref = (x_hat - x).pow(2).sum(-1).mean()  # eq. (ae-min)
         out = _shape(out, ref, {
             (batch,): "这是每张图像的误差，还要对批次取平均 .mean()。",
@@ -243,7 +247,7 @@ def check_reconstruction_loss(fn: Callable) -> str:
                 (x_hat - x).pow(2).mean(),
             "你对像素取了平均、对批次求了和，正好反了：应对像素求和、对批次取平均。":
                 (x_hat - x).pow(2).mean(-1).sum(),
-            "结果多了一个因子 ½：本书的重建误差是 ‖x − x̂‖²，没有 ½。": per_image.mean() / 2,
+            "结果多了一个因子 ½：本书的重构误差是 ‖x − x̂‖²，没有 ½。": per_image.mean() / 2,
             "结果的符号反了：误差是平方和，不会是负数。": -per_image.mean(),
             "你用的是距离 ‖x − x̂‖，而不是它的平方 ‖x − x̂‖²。": per_image.sqrt().mean(),
             "你用的是绝对误差 |x − x̂|，本书用平方误差 (x − x̂)²。":
@@ -348,7 +352,7 @@ def check_denoising_loss(fn: Callable) -> str:
         trials.add(out, ref, {
             "噪声加在了目标上而不是输入上：应把加噪的 x̃ = model.corrupt(x, eps) 送进模型，"
             "再与干净的 x 比较，即 ‖x − model(x̃)‖²。": sse(model(x), x_tilde).mean(),
-            "你把重建与加噪的 x̃ 比较了：目标应是干净的 x，‖x − model(x̃)‖²。":
+            "你把重构与加噪的 x̃ 比较了：目标应是干净的 x，‖x − model(x̃)‖²。":
                 sse(x_hat, x_tilde).mean(),
             "没有加噪声：这是普通自编码器的损失。先用 x̃ = model.corrupt(x, eps) 加噪，"
             "再计算 ‖x − model(x̃)‖²。": sse(model(x), x).mean(),

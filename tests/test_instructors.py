@@ -1,0 +1,55 @@
+"""The instructors' page lists every exercise of the chapters, once, with its kind, time and difficulty."""
+import importlib.util
+import re
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from replearn import checks
+
+BOOK = Path(__file__).resolve().parents[1]
+PAGE = (BOOK / "instructors.md").read_text(encoding="utf-8")
+spec = importlib.util.spec_from_file_location("student_edition", BOOK / "tools" / "student_edition.py")
+student_edition = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(student_edition)
+
+# | {ref}`label` | chapter | kind | time | difficulty | check |
+ROW = re.compile(r"^\| \{ref\}`(?P<label>[\w-]+)` \| (?P<chapter>\d) \| (?P<kind>[^|]+) \| "
+                 r"(?P<minutes>\d+) 分钟 \| (?P<stars>★{1,3}) \| (?P<check>[^|]+) \|$", re.M)
+KINDS = {"推导", "代码", "实验"}
+
+
+def chapter_exercises() -> dict[str, int]:
+    """{label: chapter number} for every exercise of the chapters in the toc."""
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text(encoding="utf-8"))
+    labels = {}
+    for number, chapter in enumerate(student_edition.toc_chapters(toc), start=1):
+        nb = nbformat.read(BOOK / f"{chapter}.ipynb", as_version=4)
+        labels.update({label: number for label in student_edition.directive_labels(nb)})
+    return labels
+
+
+def test_table_lists_every_exercise_once_in_its_chapter():
+    rows = [m.groupdict() for m in ROW.finditer(PAGE)]
+    listed = [row["label"] for row in rows]
+    assert len(listed) == len(set(listed)), "an exercise appears twice in the table"
+    exercises = chapter_exercises()
+    missing, stale = sorted(set(exercises) - set(listed)), sorted(set(listed) - set(exercises))
+    assert not missing, f"add these exercises to the table in instructors.md: {missing}"
+    assert not stale, f"these rows of instructors.md name no exercise of the chapters: {stale}"
+    for row in rows:
+        assert int(row["chapter"]) == exercises[row["label"]], row
+        assert set(row["kind"].split("、")) <= KINDS, row
+
+
+def test_checks_named_in_the_table_exist():
+    for row in (m.groupdict() for m in ROW.finditer(PAGE)):
+        check = row["check"].strip()
+        if check != "—":
+            assert check.strip("`") in checks.__all__ and "代码" in row["kind"], row
+
+
+def test_the_student_target_the_page_describes_exists():
+    assert re.search(r"^student:", (BOOK / "Makefile").read_text(), flags=re.M)
+    assert "make student" in PAGE
