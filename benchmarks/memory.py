@@ -1,7 +1,8 @@
 """Memory: peak resident memory of a training run, and whether the trainer copies the dataset.
 
-1. Peak RSS. Each run is a fresh Python process (`--child`), which loads the data, notes its peak
-   RSS (`getrusage`), trains, and notes it again: the difference is what training adds.
+1. Peak RSS. Each run is a fresh Python process (`--child`), which imports, loads the data, notes
+   its RSS, resets the kernel's peak-RSS mark (VmHWM) and trains: the peak during training, and
+   how much it exceeds the RSS before, are what training costs.
 2. The dataset lives once on the device, as uint8. `DatasetCopyWatch` sees every tensor that any
    aten op creates during `train` (a `TorchDispatchMode`, so it works on every device) and keeps
    those with at least as many elements as a whole split. `train` may create one uint8 copy of each
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -85,12 +85,25 @@ def watch_copies(data, trainer=train, epochs: int = 3, device: str = "auto") -> 
             "ok": not floats and len(watch.created) <= moves}
 
 
-def child(loop: str, model_name: str, epochs: int, n_train: int) -> dict:
-    """Runs in a fresh process: peak RSS before and after training (one line of JSON).
+def status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM = peak RSS), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024 / MB  # the kernel reports kB
+    raise KeyError(field)
 
-    Both loops first import what either imports lazily (torch.optim pulls in torch._dynamo,
-    about 150 MB of modules, the first time an optimizer is made; the standard loop imports
-    torchvision), so that the difference measures training, not imports.
+
+def reset_peak_rss() -> None:
+    """Start a new peak-RSS measurement (Linux >= 4.0: writing 5 to clear_refs resets VmHWM)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+def child(loop: str, model_name: str, epochs: int, n_train: int) -> dict:
+    """Runs in a fresh process: RSS before training and the peak during it (one line of JSON).
+
+    The peak is reset after imports, data and model, since importing alone peaks higher than
+    a small training run (torch.optim pulls in torch._dynamo the first time an optimizer is
+    made; the standard loop imports torchvision). Both loops import both first.
     """
     import torch._dynamo  # noqa: F401
     import torchvision  # noqa: F401
@@ -106,7 +119,8 @@ def child(loop: str, model_name: str, epochs: int, n_train: int) -> dict:
         data = load_mnist(source="subset")
     set_seed(0)
     model = MODELS[model_name]()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    before = status_mb("VmRSS")
+    reset_peak_rss()
     if loop == "standard":  # its datasets (torchvision keeps its own uint8 copy) count as its cost
         with tempfile.TemporaryDirectory() as tmp:
             write_idx(data, Path(tmp))
@@ -114,11 +128,11 @@ def child(loop: str, model_name: str, epochs: int, n_train: int) -> dict:
         standard_train(model, train_set, test_set, epochs)
     else:
         train(model, data, TrainConfig(epochs=epochs, progress=False))
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = status_mb("VmHWM")
     dataset = data.x_train.numel() + data.x_test.numel()
     return {"loop": loop, "model": model_name, "epochs": epochs, "n_train": len(data.x_train),
-            "peak_rss_mb": after / MB, "peak_rss_before_training_mb": before / MB,
-            "added_by_training_mb": (after - before) / MB,
+            "peak_rss_mb": peak, "rss_before_training_mb": before,
+            "added_by_training_mb": peak - before,
             "dataset_uint8_mb": dataset / MB, "dataset_float32_mb": 4 * dataset / MB}
 
 

@@ -1,4 +1,4 @@
-"""The self-checks accept correct solutions written in several ways and name each typical mistake."""
+"""The self-checks accept correct solutions written several ways and name each typical mistake."""
 import math
 
 import pytest

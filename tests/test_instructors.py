@@ -1,4 +1,4 @@
-"""The instructors' page lists every exercise of the chapters, once, with its kind, time and difficulty."""
+"""The instructors' page lists every exercise of the chapters once, with kind, time and difficulty."""
 import importlib.util
 import re
 from pathlib import Path
@@ -14,20 +14,25 @@ spec = importlib.util.spec_from_file_location("student_edition", BOOK / "tools" 
 student_edition = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(student_edition)
 
-# | {ref}`label` | chapter | kind | time | difficulty | check |
-ROW = re.compile(r"^\| \{ref\}`(?P<label>[\w-]+)` \| (?P<chapter>\d) \| (?P<kind>[^|]+) \| "
-                 r"(?P<minutes>\d+) 分钟 \| (?P<stars>★{1,3}) \| (?P<check>[^|]+) \|$", re.M)
+# | {ref}`label` | title | chapter | kind | time | difficulty | check |
+ROW = re.compile(r"^\| \{ref\}`(?P<label>[\w-]+)` \| (?P<title>[^|]+) \| (?P<chapter>\d) \| "
+                 r"(?P<kind>[^|]+) \| (?P<minutes>\d+) 分钟 \| (?P<stars>★{1,3}) \| (?P<check>[^|]+) \|$", re.M)
 KINDS = {"推导", "代码", "实验"}
 
 
-def chapter_exercises() -> dict[str, int]:
-    """{label: chapter number} for every exercise of the chapters in the toc."""
+def chapter_exercises() -> dict[str, tuple[int, str]]:
+    """{label: (chapter number, title)} for every exercise of the chapters in the toc."""
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text(encoding="utf-8"))
-    labels = {}
+    exercises = {}
     for number, chapter in enumerate(student_edition.toc_chapters(toc), start=1):
         nb = nbformat.read(BOOK / f"{chapter}.ipynb", as_version=4)
-        labels.update({label: number for label in student_edition.directive_labels(nb)})
-    return labels
+        for cell in (c for c in nb.cells if c.cell_type == "markdown"):
+            for name, text in student_edition.blocks(cell.source):
+                label = re.search(r"^\s*:label:\s*(\S+)", text, flags=re.M)
+                if name in ("exercise", "exercise-start") and label:
+                    title = student_edition.FENCE.match(text.splitlines()[0])["arg"].strip()
+                    exercises[label[1]] = (number, title)
+    return exercises
 
 
 def test_table_lists_every_exercise_once_in_its_chapter():
@@ -39,7 +44,7 @@ def test_table_lists_every_exercise_once_in_its_chapter():
     assert not missing, f"add these exercises to the table in instructors.md: {missing}"
     assert not stale, f"these rows of instructors.md name no exercise of the chapters: {stale}"
     for row in rows:
-        assert int(row["chapter"]) == exercises[row["label"]], row
+        assert (int(row["chapter"]), row["title"].strip()) == exercises[row["label"]], row
         assert set(row["kind"].split("、")) <= KINDS, row
 
 

@@ -184,7 +184,8 @@ def build_html(out: Path, book: Path = BOOK) -> Path:
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book if jupyter_book.exists() else "jupyter-book"),
                "build", str(out), "-n", "-W", "--keep-going"]
-    subprocess.run(command, check=True)
+    if subprocess.run(command).returncode:
+        raise RuntimeError("the student HTML build failed; Jupyter Book's output above says why")
     html = out / "html"
     shutil.rmtree(html, ignore_errors=True)
     (out / "_build" / "html").rename(html)
@@ -205,7 +206,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(notebooks)} student notebooks in {out / 'chapters'} "
           f"(and {out / 'student-notebooks.zip'})")
     if not args.no_html:
-        print(f"student HTML in {build_html(out)} (open index.html)")
+        try:
+            html = build_html(out)
+        except RuntimeError as error:
+            sys.exit(f"student_edition: {error}")
+        print(f"student HTML in {html} (open index.html)")
 
 
 if __name__ == "__main__":

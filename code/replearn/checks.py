@@ -184,7 +184,7 @@ class _Trials:
 
 
 def _difference(out: torch.Tensor, ref: torch.Tensor) -> str:
-    """Describe a mismatch that no known mistake explains: a constant factor or offset, or values."""
+    """Describe a mismatch no known mistake explains: a constant factor, an offset, or values."""
     big = ref.abs() > 1e-3
     if big.sum() >= 2:
         ratio = out[big] / ref[big]
@@ -261,7 +261,7 @@ def check_reconstruction_loss(fn: Callable) -> str:
 
 @_check("稀疏惩罚", "sparsity_penalty(h, rho)")
 def check_sparsity_penalty(fn: Callable) -> str:
-    """fn(h, rho) -> scalar: sum_j KL(rho || rho_hat_j) with rho_hat = h.mean(0), eq. (sparse-kl)."""
+    """fn(h, rho) -> scalar: sum_j KL(rho || rho_hat_j), rho_hat = h.mean(0), eq. (sparse-kl)."""
     g, trials = _generator(), _Trials()
     for batch, m, rho in ((20, 16, 0.05), (32, 24, 0.1), (9, 40, 0.2)):
         h = torch.sigmoid(torch.randn(batch, m, generator=g) - 1.5).requires_grad_()  # (B, m)
@@ -293,6 +293,14 @@ def check_sparsity_penalty(fn: Callable) -> str:
 
 # --- the denoising autoencoder -----------------------------------------------------------------
 
+def _denoiser(noise_std: float = 0.4) -> DenoisingAutoencoder:
+    """A small denoising autoencoder with fixed random weights; by default noise_std = 0.4, not
+    the chapter's 0.3, so that a value copied from the chapter shows up."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return DenoisingAutoencoder(hidden_dim=32, code_dim=8, noise_std=noise_std)
+
+
 @_check("加噪", "corrupt(x, noise_std, eps)")
 def check_corrupt(fn: Callable) -> str:
     """fn(x, noise_std, eps) -> x_tilde = clip(x + noise_std * eps, 0, 1), eq. (dae-corrupt)."""
@@ -302,7 +310,7 @@ def check_corrupt(fn: Callable) -> str:
         eps = torch.randn(batch, D, generator=g)
         out = _same_twice(fn, (x.clone(), noise_std, eps.clone()),
                           (x.clone(), noise_std, eps.clone()), "加噪后的图像 x̃")
-        ref = (x + noise_std * eps).clamp(0, 1)  # eq. (dae-corrupt)
+        ref = _denoiser(noise_std).corrupt(x, eps)  # eq. (dae-corrupt)
         out = _shape(out, ref, {})
         trials.add(out, ref, {
             "没有把 x̃ 截断到 [0, 1]：加噪后的像素可能小于 0 或大于 1，"
@@ -322,16 +330,9 @@ def check_corrupt(fn: Callable) -> str:
     return "在 2 组随机图像和噪声上与参考实现一致。"
 
 
-def _denoiser(seed: int = 0) -> DenoisingAutoencoder:
-    """A small denoising autoencoder with fixed random weights (noise_std 0.4, unlike the chapter)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return DenoisingAutoencoder(hidden_dim=32, code_dim=8, noise="gaussian", noise_std=0.4)
-
-
 @_check("去噪自编码器的损失", "denoising_loss(model, x, eps)")
 def check_denoising_loss(fn: Callable) -> str:
-    """fn(model, x, eps) -> scalar: batch mean of ||x - model(corrupt(x, eps))||^2, eq. (dae-loss)."""
+    """fn(model, x, eps) -> scalar: batch mean of ||x - model(corrupt(x, eps))||^2, (dae-loss)."""
     g, trials, model = _generator(), _Trials(), _denoiser()
     for batch in (6, 10):
         x = _images(g, batch)
