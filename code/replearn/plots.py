@@ -1,4 +1,5 @@
-"""Figures every chapter draws: rows of 28x28 digits, and codes coloured by digit.
+"""Figures the chapters draw: rows of 28x28 digits, weight rows shown as 28x28 filters, and codes
+coloured by digit.
 
 Labels are English or math on purpose: Colab has no CJK font.
 """
@@ -82,8 +83,8 @@ def show_filters(weights, nrow: int = 8, ax=None, title: str | None = None, side
     nrows = int(np.ceil(len(w) / nrow))
     grid = np.full((nrows * (side + pad) - pad, nrow * (side + pad) - pad), np.nan)  # nan = padding
     for i, image in enumerate(w):
-        r, c = divmod(i, nrow)
-        grid[r * (side + pad): r * (side + pad) + side, c * (side + pad): c * (side + pad) + side] = image
+        top, left = (side + pad) * (i // nrow), (side + pad) * (i % nrow)
+        grid[top: top + side, left: left + side] = image
     ax = ax or plt.gca()
     ax.imshow(grid, cmap=plt.get_cmap("RdBu_r").with_extremes(bad="0.6"), vmin=-1, vmax=1)
     ax.set_xticks([])
