@@ -162,7 +162,9 @@ def run(full: bool = True) -> dict:
         try:
             data = load_mnist(source="full")
         except RuntimeError as err:  # no files on disk and no network
-            results["full"] = {"skipped": f"full MNIST not available: {str(err)[:120]}"}
+            reason = str(err).splitlines()[0].split(" (")[0]
+            results["full"] = {"skipped": f"full MNIST not available ({reason}: no MNIST files on "
+                                          "disk and no network), so only the subset was measured"}
         else:
             results["full"] = run_on(data)
     return results

@@ -15,8 +15,9 @@ def stub(*args):
 
 
 def verdict(check, fn, capsys) -> tuple[bool, str]:
+    """What the check returns, and what it prints without its line breaks."""
     passed = check(fn)
-    return passed, capsys.readouterr().out
+    return passed, capsys.readouterr().out.replace("\n", "")
 
 
 # --- reconstruction loss: fn(x, x_hat) -> scalar ------------------------------------------------

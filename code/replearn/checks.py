@@ -25,6 +25,7 @@ import functools
 import math
 import os
 import traceback
+import unicodedata
 from typing import Callable
 
 import torch
@@ -66,21 +67,43 @@ def _check(task: str, call: str):
                     with torch.enable_grad():
                         detail = body(fn)
             except _NotDone:
-                print(f"尚未完成：{call} 还在抛出 NotImplementedError（{task}）。"
-                      "写好这个函数，再重新运行这个单元格。")
+                print(_wrap(f"尚未完成：{task}。{call} 还在抛出 NotImplementedError；"
+                            "写好这个函数，再运行这个单元格。"))
                 return False
             except _Failed as verdict:
-                print(f"未通过：{task}。{verdict}")
+                print(_wrap(f"未通过：{task}。{verdict}"))
                 return False
             except Exception as error:  # a result so unusual that comparing it failed
-                print(f"未通过：{task}。无法把你的结果与参考实现比较（{type(error).__name__}: {error}）。"
-                      f"请确认 {call} 返回题目要求的张量。")
+                print(_wrap(f"未通过：{task}。无法把你的结果与参考实现比较（{type(error).__name__}: "
+                            f"{error}）。请确认 {call} 返回题目要求的张量。"))
                 return False
-            print(f"通过：{task}。{detail}")
+            print(_wrap(f"通过：{task}。{detail}"))
             return True
         check.__annotations__ = {"fn": "Callable", "return": "bool"}
         return check
     return decorate
+
+
+def _wrap(text: str, width: int = 72) -> str:
+    """Break text into lines of about `width` columns (a CJK character takes two). Lines break
+    only next to a CJK character, never inside code or a number, and not before closing
+    punctuation; so removing the line breaks gives back the text. Book pages do not wrap output."""
+    def wide(ch: str) -> bool:
+        return unicodedata.east_asian_width(ch) in "WF"
+
+    lines, line, cols = [], "", 0
+    for ch in text:
+        if ch == "\n":
+            lines.append(line)
+            line, cols = "", 0
+            continue
+        if (cols + 1 + wide(ch) > width and line and (wide(ch) or wide(line[-1]))
+                and ch not in "，。、：；）！？”』」"):
+            lines.append(line)
+            line, cols = "", 0
+        line += ch
+        cols += 1 + wide(ch)
+    return "\n".join(lines + [line])
 
 
 def _call(fn: Callable, *args):
