@@ -388,3 +388,11 @@ def test_never_raises_and_leaves_the_global_rng_alone(check, capsys):
 @pytest.mark.parametrize("check", ALL_CHECKS, ids=checks.__all__)
 def test_checks_return_bool(check):
     assert check.__annotations__["return"] == "bool" and check.__doc__
+
+
+def test_long_verdicts_wrap_without_losing_a_character():
+    text = "未通过：去噪自编码器的损失。" + "应把加噪的 x̃ = model.corrupt(x, eps) 送进模型，" * 4
+    wrapped = checks._wrap(text, width=40)
+    assert wrapped.replace("\n", "") == text and wrapped.count("\n") >= 4
+    assert "model.corrupt(x, eps)" in wrapped  # code is never broken
+    assert not any(line.startswith(("，", "。")) for line in wrapped.splitlines())

@@ -1,4 +1,4 @@
-"""The instructors' page lists every exercise of the chapters once, with kind, time and difficulty."""
+"""The instructors' page lists every exercise of the chapters once, with kind, time, difficulty."""
 import importlib.util
 import re
 from pathlib import Path
@@ -14,28 +14,28 @@ spec = importlib.util.spec_from_file_location("student_edition", BOOK / "tools" 
 student_edition = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(student_edition)
 
-# | {ref}`label` | title | chapter | kind | time | difficulty | check |
-ROW = re.compile(r"^\| \{ref\}`(?P<label>[\w-]+)` \| (?P<title>[^|]+) \| (?P<chapter>\d) \| "
-                 r"(?P<kind>[^|]+) \| (?P<minutes>\d+) 分钟 \| (?P<stars>★{1,3}) \| (?P<check>[^|]+) \|$", re.M)
+# | {ref}`label` | title | kind | minutes | difficulty | check |
+ROW = re.compile(r"^\| \{ref\}`(?P<label>[\w-]+)` \| (?P<title>[^|]+) \| (?P<kind>[^|]+) \| "
+                 r"(?P<minutes>\d+) \| (?P<stars>★{1,3}) \| (?P<check>[^|]+) \|$", re.M)
 KINDS = {"推导", "代码", "实验"}
 
 
-def chapter_exercises() -> dict[str, tuple[int, str]]:
-    """{label: (chapter number, title)} for every exercise of the chapters in the toc."""
+def chapter_exercises() -> dict[str, str]:
+    """{label: title} for every exercise of the chapters in the toc."""
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text(encoding="utf-8"))
     exercises = {}
-    for number, chapter in enumerate(student_edition.toc_chapters(toc), start=1):
+    for chapter in student_edition.toc_chapters(toc):
         nb = nbformat.read(BOOK / f"{chapter}.ipynb", as_version=4)
         for cell in (c for c in nb.cells if c.cell_type == "markdown"):
             for name, text in student_edition.blocks(cell.source):
                 label = re.search(r"^\s*:label:\s*(\S+)", text, flags=re.M)
                 if name in ("exercise", "exercise-start") and label:
-                    title = student_edition.FENCE.match(text.splitlines()[0])["arg"].strip()
-                    exercises[label[1]] = (number, title)
+                    title = student_edition.FENCE.match(text.splitlines()[0])["arg"]
+                    exercises[label[1]] = title.strip()
     return exercises
 
 
-def test_table_lists_every_exercise_once_in_its_chapter():
+def test_table_lists_every_exercise_once_with_its_title():
     rows = [m.groupdict() for m in ROW.finditer(PAGE)]
     listed = [row["label"] for row in rows]
     assert len(listed) == len(set(listed)), "an exercise appears twice in the table"
@@ -44,7 +44,7 @@ def test_table_lists_every_exercise_once_in_its_chapter():
     assert not missing, f"add these exercises to the table in instructors.md: {missing}"
     assert not stale, f"these rows of instructors.md name no exercise of the chapters: {stale}"
     for row in rows:
-        assert (int(row["chapter"]), row["title"].strip()) == exercises[row["label"]], row
+        assert row["title"].strip() == exercises[row["label"]], row
         assert set(row["kind"].split("、")) <= KINDS, row
 
 

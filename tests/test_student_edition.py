@@ -64,9 +64,11 @@ def test_unbalanced_gates_are_an_error(cells, message):
 
 
 def test_student_toc_and_config():
-    toc = {"format": "jb-book", "root": "intro", "parts": [{"caption": "x", "chapters": [
-        {"file": "chapters/vae"}, {"file": "instructors"}]}]}
-    assert student_edition.student_toc(toc)["parts"][0]["chapters"] == [{"file": "chapters/vae"}]
+    toc = {"format": "jb-book", "root": "intro", "parts": [
+        {"caption": "章节", "chapters": [{"file": "chapters/vae"}, {"file": "instructors.md"}]},
+        {"caption": "教师指南", "chapters": [{"file": "instructors"}]}]}
+    assert student_edition.student_toc(toc)["parts"] == [
+        {"caption": "章节", "chapters": [{"file": "chapters/vae"}]}]
     config = student_edition.student_config({"title": "书", "sphinx": {"config": {"numfig": True}}})
     assert config["sphinx"]["config"] == {"numfig": True, "hide_solutions": True}
     assert config["launch_buttons"]["colab_url"] == ""

@@ -151,8 +151,10 @@ def student_toc(toc: dict) -> dict:
 
     if "chapters" in toc:
         toc["chapters"] = keep(toc["chapters"])
-    for part in toc.get("parts") or []:
-        part["chapters"] = keep(part.get("chapters"))
+    if "parts" in toc:
+        for part in toc["parts"]:
+            part["chapters"] = keep(part.get("chapters"))
+        toc["parts"] = [part for part in toc["parts"] if part["chapters"]]  # no empty part
     return toc
 
 
