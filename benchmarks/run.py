@@ -237,8 +237,9 @@ def write_report() -> dict:
              f"Written by `make bench` (benchmarks/run.py) on {m['cpu']}, {m['cores']} cores, "
              f"{m['ram_gb']} GB RAM, torch {m['torch']} ({m['torch_threads']} threads), "
              f"Python {m['python']}, GPU: {m['cuda'] or 'none'}. Each section says when it ran and "
-             "how loaded the machine was: other jobs shared these cores, so timings are medians of "
-             "alternated runs and still noisy.", "", "## Targets", ""]
+             "how loaded the machine was. Timings are medians of alternated runs; \"noisy\" marks a "
+             "measurement whose repeated runs differed by more than 1.5×, a sign that something "
+             "else was using the cores.", "", "## Targets", ""]
     lines += table(["target", "measured", "met"], targets)
     lines += [""] + body
     (RESULTS / "report.md").write_text("\n".join(lines))

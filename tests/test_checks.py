@@ -49,19 +49,6 @@ RECON_WRONG = {
 }
 
 
-@pytest.mark.parametrize("name", RECON_CORRECT)
-def test_reconstruction_loss_accepts(name, capsys):
-    passed, out = verdict(checks.check_reconstruction_loss, RECON_CORRECT[name], capsys)
-    assert passed and out.startswith("通过"), out
-
-
-@pytest.mark.parametrize("name", RECON_WRONG)
-def test_reconstruction_loss_rejects(name, capsys):
-    fn, message = RECON_WRONG[name]
-    passed, out = verdict(checks.check_reconstruction_loss, fn, capsys)
-    assert not passed and out.startswith("未通过") and message in out, out
-
-
 def test_crash_shows_the_failing_line(capsys):
     def reconstruction_loss(x, x_hat):
         diff = x - x_hat
@@ -111,19 +98,6 @@ SPARSITY_WRONG = {
 }
 
 
-@pytest.mark.parametrize("name", SPARSITY_CORRECT)
-def test_sparsity_penalty_accepts(name, capsys):
-    passed, out = verdict(checks.check_sparsity_penalty, SPARSITY_CORRECT[name], capsys)
-    assert passed and out.startswith("通过"), out
-
-
-@pytest.mark.parametrize("name", SPARSITY_WRONG)
-def test_sparsity_penalty_rejects(name, capsys):
-    fn, message = SPARSITY_WRONG[name]
-    passed, out = verdict(checks.check_sparsity_penalty, fn, capsys)
-    assert not passed and out.startswith("未通过") and message in out, out
-
-
 # --- corrupt: fn(x, noise_std, eps) -> x_tilde --------------------------------------------------
 
 def corrupt_in_place(x, noise_std, eps):
@@ -150,19 +124,6 @@ CORRUPT_WRONG = {
     "noise_only": (lambda x, noise_std, eps: (noise_std * eps).clamp(0, 1), "噪声本身"),
     "flattened": (lambda x, noise_std, eps: (x + noise_std * eps).clamp(0, 1).flatten(), "形状不对"),
 }
-
-
-@pytest.mark.parametrize("name", CORRUPT_CORRECT)
-def test_corrupt_accepts(name, capsys):
-    passed, out = verdict(checks.check_corrupt, CORRUPT_CORRECT[name], capsys)
-    assert passed and out.startswith("通过"), out
-
-
-@pytest.mark.parametrize("name", CORRUPT_WRONG)
-def test_corrupt_rejects(name, capsys):
-    fn, message = CORRUPT_WRONG[name]
-    passed, out = verdict(checks.check_corrupt, fn, capsys)
-    assert not passed and out.startswith("未通过") and message in out, out
 
 
 # --- denoising loss: fn(model, x, eps) -> scalar ------------------------------------------------
@@ -204,19 +165,6 @@ DENOISING_WRONG = {
 }
 
 
-@pytest.mark.parametrize("name", DENOISING_CORRECT)
-def test_denoising_loss_accepts(name, capsys):
-    passed, out = verdict(checks.check_denoising_loss, DENOISING_CORRECT[name], capsys)
-    assert passed and out.startswith("通过"), out
-
-
-@pytest.mark.parametrize("name", DENOISING_WRONG)
-def test_denoising_loss_rejects(name, capsys):
-    fn, message = DENOISING_WRONG[name]
-    passed, out = verdict(checks.check_denoising_loss, fn, capsys)
-    assert not passed and out.startswith("未通过") and message in out, out
-
-
 # --- Gaussian KL: fn(mu, logvar) -> (B,) --------------------------------------------------------
 
 def kl_from_std(mu, logvar):
@@ -248,19 +196,6 @@ KL_WRONG = {
 }
 
 
-@pytest.mark.parametrize("name", KL_CORRECT)
-def test_gaussian_kl_accepts(name, capsys):
-    passed, out = verdict(checks.check_gaussian_kl, KL_CORRECT[name], capsys)
-    assert passed and out.startswith("通过"), out
-
-
-@pytest.mark.parametrize("name", KL_WRONG)
-def test_gaussian_kl_rejects(name, capsys):
-    fn, message = KL_WRONG[name]
-    passed, out = verdict(checks.check_gaussian_kl, fn, capsys)
-    assert not passed and out.startswith("未通过") and message in out, out
-
-
 # --- reparameterize: fn(mu, logvar, eps) -> z ---------------------------------------------------
 
 REPARAM_CORRECT = {
@@ -281,19 +216,6 @@ REPARAM_WRONG = {
     "minus": (lambda mu, lv, eps: mu - (0.5 * lv).exp() * eps, "符号反了"),
     "summed": (lambda mu, lv, eps: (mu + (0.5 * lv).exp() * eps).sum(-1), "形状不对"),
 }
-
-
-@pytest.mark.parametrize("name", REPARAM_CORRECT)
-def test_reparameterize_accepts(name, capsys):
-    passed, out = verdict(checks.check_reparameterize, REPARAM_CORRECT[name], capsys)
-    assert passed and out.startswith("通过"), out
-
-
-@pytest.mark.parametrize("name", REPARAM_WRONG)
-def test_reparameterize_rejects(name, capsys):
-    fn, message = REPARAM_WRONG[name]
-    passed, out = verdict(checks.check_reparameterize, fn, capsys)
-    assert not passed and out.startswith("未通过") and message in out, out
 
 
 # --- IWAE bound: fn(model, x, k) -> (B,) --------------------------------------------------------
@@ -353,17 +275,38 @@ IWAE_WRONG = {
 }
 
 
-@pytest.mark.parametrize("name", IWAE_CORRECT)
-def test_iwae_bound_accepts(name, capsys):
-    passed, out = verdict(checks.check_iwae_bound, IWAE_CORRECT[name], capsys)
+# --- each check: the right answers pass, each typical mistake fails with its own message -----------
+
+CASES = {  # check: (correct implementations by name, (mistake, words the verdict must contain) by name)
+    checks.check_reconstruction_loss: (RECON_CORRECT, RECON_WRONG),
+    checks.check_sparsity_penalty: (SPARSITY_CORRECT, SPARSITY_WRONG),
+    checks.check_corrupt: (CORRUPT_CORRECT, CORRUPT_WRONG),
+    checks.check_denoising_loss: (DENOISING_CORRECT, DENOISING_WRONG),
+    checks.check_gaussian_kl: (KL_CORRECT, KL_WRONG),
+    checks.check_reparameterize: (REPARAM_CORRECT, REPARAM_WRONG),
+    checks.check_iwae_bound: (IWAE_CORRECT, IWAE_WRONG),
+}
+ACCEPT = [pytest.param(check, fn, id=f"{check.__name__}-{name}")
+          for check, (correct, _) in CASES.items() for name, fn in correct.items()]
+REJECT = [pytest.param(check, fn, message, id=f"{check.__name__}-{name}")
+          for check, (_, wrong) in CASES.items() for name, (fn, message) in wrong.items()]
+
+
+@pytest.mark.parametrize("check, fn", ACCEPT)
+def test_accepts_correct_implementations(check, fn, capsys):
+    passed, out = verdict(check, fn, capsys)
     assert passed and out.startswith("通过"), out
 
 
-@pytest.mark.parametrize("name", IWAE_WRONG)
-def test_iwae_bound_rejects(name, capsys):
-    fn, message = IWAE_WRONG[name]
-    passed, out = verdict(checks.check_iwae_bound, fn, capsys)
+@pytest.mark.parametrize("check, fn, message", REJECT)
+def test_rejects_each_mistake_by_name(check, fn, message, capsys):
+    passed, out = verdict(check, fn, capsys)
     assert not passed and out.startswith("未通过") and message in out, out
+
+
+def test_every_check_has_cases():
+    assert {c.__name__ for c in CASES} == set(checks.__all__)
+    assert all(len(correct) >= 3 for correct, _ in CASES.values())  # the reference and two more
 
 
 # --- every check --------------------------------------------------------------------------------
