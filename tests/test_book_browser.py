@@ -77,6 +77,13 @@ async () => {
                                               ok: img.complete && img.naturalWidth > 0})),
     colabLinks: [...document.querySelectorAll('a[href*="colab.research.google.com"]')].map(a => a.href),
     solutions: document.querySelectorAll(".solution").length,
+    // display equations wider than the text column: MathJax 3 does not break lines by itself
+    wideMath: [...document.querySelectorAll("div.math")].map(el => {
+      const math = el.querySelector("mjx-container > mjx-math");
+      if (!math) return null;
+      const over = math.getBoundingClientRect().right - el.getBoundingClientRect().right;
+      return over > 1 ? `${Math.round(over)} px too wide: ${el.textContent.trim().slice(0, 80)}` : null;
+    }).filter(Boolean),
   };
 }
 """.replace("RAW_TEX", "/" + RAW_TEX.pattern + "/")
@@ -207,6 +214,13 @@ def test_every_equation_is_typeset_by_mathjax_3(open_page, book_page):
     assert not seen["texErrors"], f"MathJax reports TeX errors on {visit.url}: {seen['texErrors']}"
     assert not seen["rawTex"], f"raw TeX visible on {visit.url}: {seen['rawTex']}"
     assert not seen["badFonts"], f"MathJax fonts failed to load on {visit.url}: {seen['badFonts']}"
+
+
+def test_display_equations_fit_the_text_column(open_page, book_page):
+    visit, _ = open_page(book_page)
+    assert not visit.seen["wideMath"], (
+        f"{visit.url} at 1280 px: break these equations into lines (aligned, or one relation a line): "
+        + "; ".join(visit.seen["wideMath"]))
 
 
 def test_equation_references_resolve_to_numbered_equations(open_page, book_page):
