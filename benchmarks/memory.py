@@ -14,6 +14,7 @@ Run alone: `python benchmarks/memory.py`.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -22,8 +23,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 
 from replearn import VAE, Autoencoder, TrainConfig, load_mnist, pick_device, set_seed, train
 from throughput import standard_train, torchvision_mnist, write_idx
@@ -33,25 +32,16 @@ MODELS = {"ae": lambda: Autoencoder(784, 128, 32),
 MB = 2**20
 
 
-class DatasetCopyWatch(TorchDispatchMode):
-    """Records every new tensor of at least `numel` elements that an aten op creates."""
+def _load_watch():
+    """The test's watch (tests/test_train_memory.py): one copy, so report and test check the same."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "test_train_memory.py"
+    spec = importlib.util.spec_from_file_location("test_train_memory", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.LargeTensors
 
-    def __init__(self, numel: int):
-        super().__init__()
-        self.numel = numel
-        self.created: list[dict] = []
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        inputs = {t.untyped_storage().data_ptr() for t in tree_leaves((args, kwargs))
-                  if isinstance(t, torch.Tensor)}
-        for t in tree_leaves(out):
-            # views and in-place results share an input's storage: they allocate nothing
-            if (isinstance(t, torch.Tensor) and t.numel() >= self.numel
-                    and t.untyped_storage().data_ptr() not in inputs):
-                self.created.append({"op": str(func), "dtype": str(t.dtype).replace("torch.", ""),
-                                     "shape": list(t.shape), "device": str(t.device)})
-        return out
+DatasetCopyWatch = _load_watch()  # records every new tensor of at least `numel` elements
 
 
 def naive_train(model, data, config: TrainConfig) -> None:

@@ -15,7 +15,10 @@ from replearn import Autoencoder, TrainConfig, set_seed, train
 
 
 class LargeTensors(TorchDispatchMode):
-    """Records (op, dtype) of every new tensor with at least `numel` elements."""
+    """Records op, dtype, shape and device of every new tensor with at least `numel` elements.
+
+    benchmarks/memory.py loads this class from here, so the benchmark reports what this test asserts.
+    """
 
     def __init__(self, numel):
         super().__init__()
@@ -29,7 +32,8 @@ class LargeTensors(TorchDispatchMode):
             # views and in-place results share an input's storage: they allocate nothing
             if (isinstance(t, torch.Tensor) and t.numel() >= self.numel
                     and t.untyped_storage().data_ptr() not in inputs):
-                self.created.append((str(func), t.dtype))
+                self.created.append({"op": str(func), "dtype": str(t.dtype).replace("torch.", ""),
+                                     "shape": list(t.shape), "device": str(t.device)})
         return out
 
 
@@ -68,4 +72,4 @@ def test_the_watch_sees_a_float_copy_per_epoch():
     with LargeTensors(SPLIT) as watch:
         naive(Autoencoder(), DATA, CONFIG)
     assert len(watch.created) == 2 * CONFIG.epochs  # .float() and / 255, each epoch
-    assert all(dtype == torch.float32 for _, dtype in watch.created)
+    assert all(c["dtype"] == "float32" for c in watch.created)
