@@ -17,9 +17,10 @@ BOOK_ROOT = Path(__file__).resolve().parents[1]
 BOOK_HTML = BOOK_ROOT / "_build" / "html"
 
 
-def book_docs() -> list[str]:
-    """Every document of _toc.yml in reading order, without suffix: ["intro", "chapters/...", ...]."""
-    toc = yaml.safe_load((BOOK_ROOT / "_toc.yml").read_text(encoding="utf-8"))
+def book_docs(toc: dict | None = None) -> list[str]:
+    """Every document of the toc (default: _toc.yml) in reading order, without suffix:
+    ["intro", "chapters/...", ...]."""
+    toc = toc or yaml.safe_load((BOOK_ROOT / "_toc.yml").read_text(encoding="utf-8"))
     docs = [toc["root"]]
 
     def walk(entries):

@@ -13,24 +13,9 @@ from pathlib import Path
 import yaml
 from sphinx.util.matching import Matcher
 
-BOOK = Path(__file__).resolve().parents[1]
+from conftest import BOOK_ROOT, book_docs
+
 SUFFIXES = (".md", ".ipynb")
-
-
-def toc_files(toc: dict) -> set[str]:
-    """Every file the toc names, without its suffix, relative to the book."""
-    files = {toc["root"]}
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                files.add(str(Path(entry["file"]).with_suffix("")))
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts") or []:
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return files
 
 
 def is_excluded(excluded: Matcher, path: str) -> bool:
@@ -41,7 +26,7 @@ def is_excluded(excluded: Matcher, path: str) -> bool:
 
 def stray_pages(root: Path, toc: dict, exclude_patterns: list[str]) -> list[str]:
     """Page sources below `root` that Sphinx would read although no toctree lists them."""
-    excluded, listed, stray = Matcher(exclude_patterns), toc_files(toc), []
+    excluded, listed, stray = Matcher(exclude_patterns), set(book_docs(toc)), []
     for folder, dirs, files in os.walk(root):
         rel = Path(folder).relative_to(root)
         dirs[:] = [d for d in dirs if d != ".git" and not excluded((rel / d).as_posix())]
@@ -53,10 +38,9 @@ def stray_pages(root: Path, toc: dict, exclude_patterns: list[str]) -> list[str]
     return sorted(stray)
 
 
-def test_no_page_source_outside_the_toc_is_read():
-    config = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
-    toc = yaml.safe_load((BOOK / "_toc.yml").read_text(encoding="utf-8"))
-    stray = stray_pages(BOOK, toc, config["exclude_patterns"])
+def test_no_page_source_outside_the_toc_is_read(book_config):
+    toc = yaml.safe_load((BOOK_ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    stray = stray_pages(BOOK_ROOT, toc, book_config["exclude_patterns"])
     assert not stray, f"add these to exclude_patterns in _config.yml (or to _toc.yml): {stray}"
 
 
@@ -67,9 +51,8 @@ WRITTEN_BY_TOOLS = [".pytest_cache/README.md", "chapters/.ipynb_checkpoints/vae-
                     "code/replearn.egg-info/README.md", "benchmarks/results/report.md"]
 
 
-def test_files_that_tools_write_are_excluded():
-    config = yaml.safe_load((BOOK / "_config.yml").read_text(encoding="utf-8"))
-    excluded = Matcher(config["exclude_patterns"])
+def test_files_that_tools_write_are_excluded(book_config):
+    excluded = Matcher(book_config["exclude_patterns"])
     assert [path for path in WRITTEN_BY_TOOLS if not is_excluded(excluded, path)] == []
 
 
